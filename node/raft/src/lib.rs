@@ -1,0 +1,1 @@
+//! kvorum's sans-IO Raft consensus core.
