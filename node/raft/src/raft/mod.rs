@@ -196,6 +196,14 @@ impl Raft {
         }
     }
 
+    /// Starts an election now, as if the election timer had fired (pre-vote first when
+    /// enabled). Does nothing on a leader or a non-voter.
+    pub fn campaign_now(&mut self) {
+        if self.role != Role::Leader && self.promotable() {
+            self.start_election();
+        }
+    }
+
     /// Whether [`Raft::ready`] has work to hand out.
     pub fn has_ready(&self) -> bool {
         if self.awaiting_ack {
