@@ -107,7 +107,7 @@ mod types;
 pub use config::{Config, ConfigError};
 pub use error::RaftError;
 pub use message::{Message, MessageBody, ReadId, RejectHint};
-pub use raft::{Compaction, Proposed, Raft, Role, SnapshotStatus};
+pub use raft::{BOOTSTRAP_INDEX, Compaction, Proposed, Raft, Role, SnapshotStatus};
 pub use ready::{ReadState, Ready, ReadyAck};
 pub use types::{
     ConfChange, ConfState, ENTRY_OVERHEAD_BYTES, Entry, EntryPayload, HardState, Index, NodeId, PersistedState,

@@ -134,14 +134,14 @@ impl RaftLog {
 
     /// Term of the entry at `index`, or `None` if it is compacted away or beyond the log.
     pub fn term(&self, index: Index) -> Option<Term> {
-        if index == 0 {
-            return Some(0);
-        }
         if index == self.snapshot.index {
             return Some(self.snapshot.term);
         }
         if index == self.offset {
             return self.offset_term;
+        }
+        if index < self.offset {
+            return None;
         }
         self.entry(index).map(|e| e.term)
     }

@@ -521,18 +521,24 @@ impl Raft {
 }
 
 impl PersistedState {
-    /// The state of a brand-new node of a cluster whose initial voters are `voters`.
+    /// The state of a founding member of a new cluster whose initial voters are `voters`.
+    ///
+    /// The initial configuration is recorded as a snapshot of the empty state machine at index
+    /// 1 (term 0), so it is part of the replicated history: a member that joins later starts
+    /// from [`PersistedState::default`] (no configuration, so it never campaigns) and receives
+    /// the configuration with that snapshot, instead of replaying a log that never mentions it.
     pub fn bootstrap(voters: impl IntoIterator<Item = NodeId>) -> Self {
         PersistedState {
-            snapshot: SnapshotMeta {
-                index: 0,
-                term: 0,
-                conf: ConfState::with_voters(voters),
-            },
-            ..Default::default()
+            hard_state: HardState { term: 0, vote: None, commit: BOOTSTRAP_INDEX },
+            snapshot: SnapshotMeta { index: BOOTSTRAP_INDEX, term: 0, conf: ConfState::with_voters(voters) },
+            entries: Vec::new(),
+            applied: BOOTSTRAP_INDEX,
         }
     }
 }
+
+/// Index of the bootstrap snapshot that holds a new cluster's initial configuration.
+pub const BOOTSTRAP_INDEX: Index = 1;
 
 impl std::fmt::Debug for Raft {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
