@@ -437,18 +437,34 @@ impl Raft {
         self.randomized_election_timeout
     }
 
-    /// Whether this node may campaign: only voters do.
+    /// Whether this node may campaign: voters, and a voter whose removal is not committed yet.
+    ///
+    /// The second case matters for liveness (thesis §4.2.2: a removed leader "may still time
+    /// out and become leader again"). With voters {A, B}, A appends "remove A" and loses
+    /// leadership before B receives it: B still counts A's vote, and A holds the longer log, so
+    /// only A can win. A campaigns in its latest configuration ({B}), commits the removal, then
+    /// steps down. Learners never campaign.
     fn promotable(&self) -> bool {
-        self.confs.current().voters.contains(&self.cfg.id)
+        let id = self.cfg.id;
+        if self.confs.current().voters.contains(&id) {
+            return true;
+        }
+        let change = self.confs.last_change_index();
+        change > self.log.committed() && self.confs.at(change - 1).voters.contains(&id)
     }
 
     fn tick_election(&mut self) {
-        self.election_elapsed += 1;
-        if self.election_elapsed >= self.randomized_election_timeout {
+        self.election_elapsed = self.election_elapsed.saturating_add(1);
+        if self.election_elapsed < self.randomized_election_timeout {
+            return;
+        }
+        if self.promotable() {
             self.election_elapsed = 0;
-            if self.promotable() {
-                self.start_election();
-            }
+            self.start_election();
+        } else {
+            // Silent for a whole timeout: the leader is gone as far as we know. Keep counting,
+            // so the §4.2.3 lease lapses and this node answers others' vote requests.
+            self.leader = None;
         }
     }
 
@@ -529,8 +545,16 @@ impl PersistedState {
     /// the configuration with that snapshot, instead of replaying a log that never mentions it.
     pub fn bootstrap(voters: impl IntoIterator<Item = NodeId>) -> Self {
         PersistedState {
-            hard_state: HardState { term: 0, vote: None, commit: BOOTSTRAP_INDEX },
-            snapshot: SnapshotMeta { index: BOOTSTRAP_INDEX, term: 0, conf: ConfState::with_voters(voters) },
+            hard_state: HardState {
+                term: 0,
+                vote: None,
+                commit: BOOTSTRAP_INDEX,
+            },
+            snapshot: SnapshotMeta {
+                index: BOOTSTRAP_INDEX,
+                term: 0,
+                conf: ConfState::with_voters(voters),
+            },
             entries: Vec::new(),
             applied: BOOTSTRAP_INDEX,
         }
