@@ -7,7 +7,7 @@
 //! reads) followed by a liveness phase (heal everything and require progress). Invariants are
 //! checked after every step (see `invariants/`).
 //!
-//! - CI: `cargo test -p kvorum-raft --test sim` runs a fixed budget of seeds.
+//! - CI: `cargo test -p kvorum-raft --test sim` runs a fixed budget of seeds in four shards.
 //! - Reproduce a failure: `KVORUM_SIM_SEED=<seed> cargo test -p kvorum-raft --test sim -- simulate --nocapture`
 //!   (prints the full event trace; the run is identical to the failing one).
 //! - Soak: `KVORUM_SIM_SECONDS=<n> cargo test --release -p kvorum-raft --test sim -- simulate --nocapture`.
@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use cluster::{Sim, Stats};
 use faults::Knobs;
 
-/// Seeds and fault-phase steps per seed in the CI budget.
-const CI_SEEDS: u64 = 300;
-const CI_STEPS: u64 = 4_000;
+/// Seeds per shard (four shards) and fault-phase steps per seed in the CI budget.
+const CI_SEEDS_PER_SHARD: u64 = 400;
+const CI_STEPS: u64 = 25_000;
 /// Simulated time allowed for recovery once faults stop.
 const LIVENESS_BUDGET_MS: u64 = 20_000;
 
@@ -65,50 +65,67 @@ fn env_u64(name: &str) -> Option<u64> {
     })
 }
 
+/// The CI budget, in shards so they run in parallel and each stays far inside the test timeout.
+#[test]
+fn simulate_seeds_0() {
+    run_shard(0);
+}
+#[test]
+fn simulate_seeds_1() {
+    run_shard(1);
+}
+#[test]
+fn simulate_seeds_2() {
+    run_shard(2);
+}
+#[test]
+fn simulate_seeds_3() {
+    run_shard(3);
+}
+
+fn run_shard(shard: u64) {
+    let steps = env_u64("KVORUM_SIM_STEPS").unwrap_or(CI_STEPS);
+    let seeds = shard * CI_SEEDS_PER_SHARD..(shard + 1) * CI_SEEDS_PER_SHARD;
+    let total = run_seeds(seeds.clone(), steps);
+    println!("shard {shard}: seeds {seeds:?} × {steps} fault steps: {total:?}");
+    assert!(total.elections_won >= CI_SEEDS_PER_SHARD, "every run elects at least one leader");
+    assert!(total.acked_writes > 0 && total.reads_served > 0, "the workload reached the state machine");
+    assert!(total.snapshots_installed > 0 && total.conf_changes > 0, "snapshots and membership changes happened");
+    assert!(total.crashes > 0 && total.partitions > 0, "faults were injected");
+}
+
+fn run_seeds(seeds: impl Iterator<Item = u64>, steps: u64) -> Stats {
+    let mut total = Stats::default();
+    for seed in seeds {
+        let (s, _) = run_seed(seed, steps, false).unwrap_or_else(|e| panic!("{e}"));
+        accumulate(&mut total, &s);
+    }
+    total
+}
+
+/// Replays one seed with its full trace (`KVORUM_SIM_SEED`), or soaks fresh seeds for
+/// `KVORUM_SIM_SECONDS`. Without either it replays seed 0 quietly.
 #[test]
 fn simulate() {
     let steps = env_u64("KVORUM_SIM_STEPS").unwrap_or(CI_STEPS);
-    if let Some(seed) = env_u64("KVORUM_SIM_SEED") {
-        let (stats, digest) = run_seed(seed, steps, true).unwrap_or_else(|e| panic!("{e}"));
-        println!("seed {seed}: {stats:?}, trace digest {digest:016x}");
+    if let Some(secs) = env_u64("KVORUM_SIM_SECONDS") {
+        let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() << 20;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        println!("soak from seed {start} for {secs} s");
+        let mut seed = start;
+        let mut total = Stats::default();
+        while Instant::now() < deadline {
+            accumulate(&mut total, &run_seeds(seed..seed + 1, steps));
+            seed += 1;
+        }
+        println!("simulated {} seeds × {steps} fault steps: {total:?}", seed - start);
         return;
     }
-    let (first, deadline) = match env_u64("KVORUM_SIM_SECONDS") {
-        // Soak: fresh seeds (from the wall clock, printed) for as long as asked.
-        Some(secs) => {
-            let start = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_secs();
-            println!("soak from seed {start} for {secs} s");
-            (start << 20, Some(Instant::now() + Duration::from_secs(secs)))
-        }
-        None => (0, None),
-    };
-    let mut total = Stats::default();
-    let mut seeds = 0;
-    let mut seed = first;
-    loop {
-        match deadline {
-            Some(d) if Instant::now() >= d => break,
-            None if seeds >= CI_SEEDS => break,
-            _ => {}
-        }
-        let (s, _) = run_seed(seed, steps, false).unwrap_or_else(|e| panic!("{e}"));
-        accumulate(&mut total, &s);
-        seeds += 1;
-        seed += 1;
-    }
-    println!("simulated {seeds} seeds × {steps} fault steps: {total:?}");
-    assert!(total.elections_won >= seeds, "every run elects at least one leader");
-    assert!(
-        total.acked_writes > 0 && total.reads_served > 0,
-        "the workload reached the state machine"
-    );
-    assert!(
-        total.snapshots_installed > 0 && total.conf_changes > 0,
-        "snapshots and membership changes happened"
-    );
+    let seed = env_u64("KVORUM_SIM_SEED").unwrap_or(0);
+    let verbose = std::env::var_os("KVORUM_SIM_SEED").is_some();
+    let (stats, digest) = run_seed(seed, steps, verbose).unwrap_or_else(|e| panic!("{e}"));
+    println!("seed {seed}: {stats:?}, trace digest {digest:016x}");
+    assert!(stats.elections_won > 0, "seed {seed} elected a leader");
 }
 
 fn accumulate(total: &mut Stats, s: &Stats) {

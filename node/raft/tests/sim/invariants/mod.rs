@@ -2,6 +2,8 @@
 //! Raft paper Figure 3 (dissertation Figure 3.2), plus the bookkeeping invariants openraft's
 //! fuzzer checks. A violation panics with a description; the simulator adds the seed.
 
+#[cfg(test)]
+mod checker_tests;
 mod election_safety;
 mod index_order;
 mod leader_append_only;
@@ -20,12 +22,12 @@ pub use read_index::ReadIndexSafety;
 /// All checkers, fed by the simulator's hooks.
 #[derive(Default)]
 pub struct Checker {
-    election: election_safety::ElectionSafety,
+    pub(crate) election: election_safety::ElectionSafety,
     append_only: leader_append_only::LeaderAppendOnly,
     matching: log_matching::LogMatching,
-    completeness: leader_completeness::LeaderCompleteness,
+    pub(crate) completeness: leader_completeness::LeaderCompleteness,
     sm_safety: state_machine_safety::StateMachineSafety,
-    monotonic: monotonic::Monotonic,
+    pub(crate) monotonic: monotonic::Monotonic,
     pub reads: ReadIndexSafety,
 }
 
