@@ -88,9 +88,18 @@ fn run_shard(shard: u64) {
     let seeds = shard * CI_SEEDS_PER_SHARD..(shard + 1) * CI_SEEDS_PER_SHARD;
     let total = run_seeds(seeds.clone(), steps);
     println!("shard {shard}: seeds {seeds:?} × {steps} fault steps: {total:?}");
-    assert!(total.elections_won >= CI_SEEDS_PER_SHARD, "every run elects at least one leader");
-    assert!(total.acked_writes > 0 && total.reads_served > 0, "the workload reached the state machine");
-    assert!(total.snapshots_installed > 0 && total.conf_changes > 0, "snapshots and membership changes happened");
+    assert!(
+        total.elections_won >= CI_SEEDS_PER_SHARD,
+        "every run elects at least one leader"
+    );
+    assert!(
+        total.acked_writes > 0 && total.reads_served > 0,
+        "the workload reached the state machine"
+    );
+    assert!(
+        total.snapshots_installed > 0 && total.conf_changes > 0,
+        "snapshots and membership changes happened"
+    );
     assert!(total.crashes > 0 && total.partitions > 0, "faults were injected");
 }
 
@@ -109,7 +118,11 @@ fn run_seeds(seeds: impl Iterator<Item = u64>, steps: u64) -> Stats {
 fn simulate() {
     let steps = env_u64("KVORUM_SIM_STEPS").unwrap_or(CI_STEPS);
     if let Some(secs) = env_u64("KVORUM_SIM_SECONDS") {
-        let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() << 20;
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            << 20;
         let deadline = Instant::now() + Duration::from_secs(secs);
         println!("soak from seed {start} for {secs} s");
         let mut seed = start;

@@ -34,7 +34,11 @@ fn pump(raft: &mut Raft) {
 }
 
 fn command(index: u64, term: u64, data: &'static str) -> Entry {
-    Entry { index, term, payload: EntryPayload::Command(Bytes::from_static(data.as_bytes())) }
+    Entry {
+        index,
+        term,
+        payload: EntryPayload::Command(Bytes::from_static(data.as_bytes())),
+    }
 }
 
 #[test]
@@ -95,7 +99,13 @@ fn state_machine_safety_catches_a_wrong_snapshot() {
     let e = command(2, 1, "a");
     sm.apply(&e);
     c.on_apply(1, &e, &sm);
-    c.on_snapshot_installed(2, &SmState { applied: 2, chain: sm.chain ^ 1 });
+    c.on_snapshot_installed(
+        2,
+        &SmState {
+            applied: 2,
+            chain: sm.chain ^ 1,
+        },
+    );
 }
 
 #[test]
@@ -120,5 +130,11 @@ fn read_index_catches_a_stale_read() {
 fn index_order_catches_applied_beyond_commit() {
     let raft = lone_leader(1, 0, &[]);
     let commit = raft.log().committed();
-    super::index_order::check(&raft, &SmState { applied: commit + 1, chain: 0 });
+    super::index_order::check(
+        &raft,
+        &SmState {
+            applied: commit + 1,
+            chain: 0,
+        },
+    );
 }
