@@ -61,7 +61,7 @@ impl Sim {
         }
         if self.rng.chance_ppm(k.heal) && self.net.blocked_links() > 0 {
             self.net.heal();
-            self.log(format!("heal"));
+            self.log("heal".to_string());
         }
         if self.rng.chance_ppm(k.pause) {
             self.pause_someone();
@@ -239,7 +239,7 @@ impl Sim {
             node.paused_until_us = 0;
             node.crash_in_next_ready = false;
         }
-        self.log(format!("faults end"));
+        self.log("faults end".to_string());
     }
 
     /// Liveness (§5.2, §9): after the faults stop, a leader is elected, a new write commits and

@@ -91,7 +91,7 @@ impl Network {
                 deliver_at_us: now_us + delay,
                 seq: self.seq,
                 msg: msg.clone(),
-                snapshot_data: data.clone(),
+                snapshot_data: data,
             }));
         }
         Sent::Queued
