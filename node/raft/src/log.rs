@@ -356,3 +356,117 @@ impl RaftLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::EntryPayload;
+
+    fn e(index: Index, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: EntryPayload::Noop,
+        }
+    }
+
+    /// A log holding `terms[k]` at index k + 1, all durable, committed up to `commit`.
+    fn log_of(terms: &[Term], commit: Index) -> RaftLog {
+        let entries = terms.iter().enumerate().map(|(k, &t)| e(k as u64 + 1, t)).collect();
+        RaftLog::restore(SnapshotMeta::default(), entries, commit, 0)
+    }
+
+    /// etcd#22442: truncated entries must never come back. The Ready after a conflicting append
+    /// starts exactly at the truncation point (so storage discards everything after it), and the
+    /// in-memory log forgets the old suffix too.
+    #[test]
+    fn truncation_hands_out_from_the_conflict_and_forgets_the_old_suffix() {
+        let mut log = log_of(&[1, 1, 2, 2, 2, 2, 2, 2], 4);
+        let last = log.append_from_leader(6, vec![e(7, 3)]);
+        assert_eq!(last, 7);
+        assert_eq!(log.last_index(), 7, "entry 8 of the old term is gone");
+        assert_eq!(log.entry(8), None);
+        assert_eq!(log.stable(), 6, "only the untouched prefix is still known durable");
+        let unstable = log.take_unstable();
+        assert_eq!(
+            unstable,
+            vec![e(7, 3)],
+            "storage is told to append at 7, discarding 7.. and 8"
+        );
+        // A late acknowledgement of the overwritten entry 8 must not mark anything durable.
+        log.stable_to(8, 2);
+        assert_eq!(log.stable(), 6);
+        log.stable_to(7, 2);
+        assert_eq!(log.stable(), 6, "ack for the old entry 7 (term 2) is stale");
+        log.stable_to(7, 3);
+        assert_eq!(log.stable(), 7);
+        log.assert_invariants();
+    }
+
+    #[test]
+    fn entries_already_present_are_not_rewritten() {
+        let mut log = log_of(&[1, 1, 2], 1);
+        log.append_from_leader(1, vec![e(2, 1), e(3, 2)]);
+        assert!(!log.has_unstable(), "nothing new to persist");
+        assert_eq!(log.last_index(), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "overwrite committed")]
+    fn overwriting_a_committed_entry_is_a_bug() {
+        let mut log = log_of(&[1, 1, 2], 3);
+        log.append_from_leader(2, vec![e(3, 5)]);
+    }
+
+    #[test]
+    fn commit_never_regresses_and_never_passes_the_log() {
+        let mut log = log_of(&[1, 1, 1], 2);
+        assert!(!log.commit_to(1));
+        assert_eq!(log.committed(), 2);
+        assert!(log.commit_to(3));
+    }
+
+    #[test]
+    fn find_conflict_by_term_skips_whole_terms() {
+        let log = log_of(&[1, 1, 2, 2, 2, 4, 4], 0);
+        assert_eq!(log.find_conflict_by_term(7, 3), (5, 2), "skips the term-4 run");
+        assert_eq!(log.find_conflict_by_term(7, 4), (7, 4));
+        assert_eq!(log.find_conflict_by_term(4, 1), (2, 1));
+        assert_eq!(log.find_conflict_by_term(9, 9), (7, 4), "clamped to the last index");
+    }
+
+    #[test]
+    fn committed_entries_are_applied_only_once_durable() {
+        let mut log = log_of(&[1], 1);
+        log.append(e(2, 1));
+        log.commit_to(2);
+        assert_eq!(
+            log.take_committed(),
+            vec![e(1, 1)],
+            "entry 2 is committed but not yet durable here"
+        );
+        let _ = log.take_unstable();
+        log.stable_to(2, 1);
+        assert_eq!(log.take_committed(), vec![e(2, 1)]);
+    }
+
+    #[test]
+    fn compaction_keeps_the_retained_tail_and_the_snapshot_term() {
+        let mut log = log_of(&[1, 1, 2, 2, 3], 5);
+        let _ = log.take_committed();
+        log.applied_to_handed_out();
+        log.compact(
+            SnapshotMeta {
+                index: 4,
+                term: 2,
+                conf: Default::default(),
+            },
+            2,
+        );
+        assert_eq!(log.first_index(), 3);
+        assert_eq!(log.term(2), Some(1), "the entry at the offset keeps its term");
+        assert_eq!(log.term(1), None, "compacted");
+        assert_eq!(log.term(4), Some(2));
+        log.assert_invariants();
+    }
+}

@@ -26,7 +26,7 @@ use cluster::{Sim, Stats};
 use faults::Knobs;
 
 /// Seeds per shard (four shards) and fault-phase steps per seed in the CI budget.
-const CI_SEEDS_PER_SHARD: u64 = 400;
+const CI_SEEDS_PER_SHARD: u64 = 800;
 const CI_STEPS: u64 = 25_000;
 /// Simulated time allowed for recovery once faults stop.
 const LIVENESS_BUDGET_MS: u64 = 20_000;
