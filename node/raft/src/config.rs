@@ -20,6 +20,8 @@ pub struct Config {
     /// Run a pre-vote round before incrementing the term (thesis §9.6).
     pub pre_vote: bool,
     /// A leader steps down when it has not heard from a quorum for an election timeout (§6.2).
+    /// Also enables the leader lease of §4.2.3 (voters ignore disruptive vote requests while
+    /// they hear from a leader).
     pub check_quorum: bool,
     /// Upper bound on the entry bytes batched into one AppendEntries message. A single entry
     /// larger than this is still sent, alone.

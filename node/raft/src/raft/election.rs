@@ -18,8 +18,12 @@ pub(super) enum Campaign {
 impl Raft {
     /// §4.2.3: within the minimum election timeout of hearing from a current leader, a node
     /// neither grants votes nor moves to a higher term for a vote request.
+    ///
+    /// Only with CheckQuorum (as etcd does): without it, a leader that can send but not receive
+    /// (a one-way partition) would keep its followers in lease forever while never committing,
+    /// and no one else could be elected.
     pub(super) fn in_leader_lease(&self) -> bool {
-        self.leader.is_some() && self.election_elapsed < self.cfg.election_timeout_min_ticks
+        self.cfg.check_quorum && self.leader.is_some() && self.election_elapsed < self.cfg.election_timeout_min_ticks
     }
 
     /// The election timer fired: campaign, with a pre-vote round first unless disabled.

@@ -39,6 +39,9 @@ pub struct Sim {
     pub next_node_id: NodeId,
     pub max_nodes: u64,
     pub clock_skew_permille: u64,
+    /// Drawn per seed: runs with and without pre-vote (CheckQuorum always on; without it a
+    /// removed member may disrupt forever, as etcd documents).
+    pub pre_vote: bool,
     /// Acknowledged writes: index → payload id. Each was applied by the leader that proposed it.
     pub acked: BTreeMap<Index, u64>,
     pub next_payload: u64,
@@ -68,6 +71,7 @@ impl Sim {
         };
         let mut sim = Sim {
             clock_skew_permille: *rng.pick(&[0, 20, 100, 300]).expect("non-empty"),
+            pre_vote: rng.between(0, 4) != 0,
             rng,
             now_us: 0,
             nodes: BTreeMap::new(),
@@ -89,8 +93,8 @@ impl Sim {
             sim.add_node(id, Disk::bootstrap(&voters));
         }
         let line = format!(
-            "seed {seed}: {initial} voters, {:?}, skew {}‰",
-            sim.net.profile, sim.clock_skew_permille
+            "seed {seed}: {initial} voters, {:?}, skew {}‰, pre-vote {}",
+            sim.net.profile, sim.clock_skew_permille, sim.pre_vote
         );
         sim.log(line);
         sim
@@ -100,7 +104,9 @@ impl Sim {
         let skew = self.clock_skew_permille;
         let permille = 1000 + self.rng.between(0, 2 * skew + 1) - skew;
         let tick_us = 10_000 * permille / 1000;
-        let node = SimNode::new(id, sim_config(id), disk, tick_us, self.now_us);
+        let mut cfg = sim_config(id);
+        cfg.pre_vote = self.pre_vote;
+        let node = SimNode::new(id, cfg, disk, tick_us, self.now_us);
         self.nodes.insert(id, node);
     }
 
