@@ -91,6 +91,9 @@ fn run(env: &mut Env, line: &str) -> Vec<String> {
         "raft-log" => {
             let node = env.node(id(args[0]));
             let log = node.raft().log();
+            if log.first_index() > log.last_index() {
+                return vec![format!("(empty: compacted through {})", log.first_index() - 1)];
+            }
             (log.first_index()..=log.last_index())
                 .map(|i| render::entry(log.entry(i).expect("in range")))
                 .collect()
@@ -150,12 +153,16 @@ fn add_nodes(env: &mut Env, args: &[&str]) -> Vec<String> {
     let first = env.nodes.keys().next_back().copied().unwrap_or(0) + 1;
     let mut voters: Vec<NodeId> = (first..first + n).collect();
     let (mut pre_vote, mut check_quorum, mut seed) = (true, true, 0);
+    let (mut max_inflight, mut max_uncommitted, mut max_append) = (None, None, None);
     for a in &args[1..] {
         match a.split_once('=') {
             Some(("voters", v)) => voters = ids(v),
             Some(("pre-vote", v)) => pre_vote = v == "true",
             Some(("check-quorum", v)) => check_quorum = v == "true",
             Some(("seed", v)) => seed = v.parse().expect("seed"),
+            Some(("max-inflight", v)) => max_inflight = Some(v.parse().expect("count")),
+            Some(("max-uncommitted", v)) => max_uncommitted = Some(v.parse().expect("bytes")),
+            Some(("max-append-bytes", v)) => max_append = Some(v.parse().expect("bytes")),
             _ => panic!("add-nodes: unknown argument {a}"),
         }
     }
@@ -164,6 +171,9 @@ fn add_nodes(env: &mut Env, args: &[&str]) -> Vec<String> {
             let mut cfg = Config::new(id);
             cfg.pre_vote = pre_vote;
             cfg.check_quorum = check_quorum;
+            cfg.max_inflight_msgs = max_inflight.unwrap_or(cfg.max_inflight_msgs);
+            cfg.max_uncommitted_bytes = max_uncommitted.unwrap_or(cfg.max_uncommitted_bytes);
+            cfg.max_append_bytes = max_append.unwrap_or(cfg.max_append_bytes);
             env.add_node(cfg, &voters, seed);
             let timeout = env.node(id).raft().randomized_election_timeout();
             format!("{} election timeout={timeout} ticks", state_line(env, id))
