@@ -189,15 +189,18 @@ fn tick(env: &mut Env, args: &[&str]) -> Vec<String> {
     } else {
         vec![id(args[0])]
     };
+    (0..count).flat_map(|_| tick_once(env, &targets)).collect()
+}
+
+/// Ticks each target once; describes every role or term change.
+fn tick_once(env: &mut Env, targets: &[NodeId]) -> Vec<String> {
     let mut out = Vec::new();
-    for _ in 0..count {
-        for &t in &targets {
-            let before = summary(env, t);
-            env.node(t).raft().tick();
-            let after = summary(env, t);
-            if before != after {
-                out.push(format!("{t}: {} -> {}", before.0, after.0));
-            }
+    for &t in targets {
+        let before = summary(env, t);
+        env.node(t).raft().tick();
+        let after = summary(env, t);
+        if before != after {
+            out.push(format!("{t}: {} -> {}", before.0, after.0));
         }
     }
     out
@@ -212,15 +215,7 @@ fn tick_until_campaign(env: &mut Env, args: &[&str]) -> Vec<String> {
         args.iter().flat_map(|a| ids(a)).collect()
     };
     for n in 1..=1000 {
-        let mut out = Vec::new();
-        for &t in &targets {
-            let before = summary(env, t);
-            env.node(t).raft().tick();
-            let after = summary(env, t);
-            if before != after {
-                out.push(format!("{t}: {} -> {}", before.0, after.0));
-            }
-        }
+        let mut out = tick_once(env, &targets);
         if !out.is_empty() {
             out.insert(0, format!("after {n} ticks:"));
             return out;
