@@ -106,7 +106,7 @@ mod types;
 
 pub use config::{Config, ConfigError};
 pub use error::RaftError;
-pub use message::{Message, MessageBody, ReadId, RejectHint};
+pub use message::{MalformedMessage, Message, MessageBody, ReadId, RejectHint};
 pub use raft::{BOOTSTRAP_INDEX, Compaction, Proposed, Raft, Role, SnapshotStatus};
 pub use ready::{ReadState, Ready, ReadyAck};
 pub use types::{

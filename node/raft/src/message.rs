@@ -124,3 +124,99 @@ impl Message {
         }
     }
 }
+
+/// Why a message from a peer was refused before reaching the state machine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedMessage {
+    /// Node id 0 is reserved.
+    #[error("message from {from} to {to} uses the reserved node id 0")]
+    ZeroId {
+        /// Sender.
+        from: NodeId,
+        /// Recipient.
+        to: NodeId,
+    },
+    /// AppendEntries entries must follow `prev_log_index` without gaps.
+    #[error(
+        "append entries are not contiguous after index {prev_log_index}: found index {found} at position {position}"
+    )]
+    NotContiguous {
+        /// The message's previous index.
+        prev_log_index: Index,
+        /// Offending entry index.
+        found: Index,
+        /// Its position in the message.
+        position: usize,
+    },
+    /// Entry terms must not decrease and must not exceed the leader's term.
+    #[error(
+        "entry {index} has term {entry_term}, impossible in a term-{message_term} append after term {previous_term}"
+    )]
+    BadEntryTerm {
+        /// Offending entry index.
+        index: Index,
+        /// Its term.
+        entry_term: Term,
+        /// The message's term.
+        message_term: Term,
+        /// The term before it.
+        previous_term: Term,
+    },
+    /// A snapshot must cover at least the bootstrap index and name at least one voter.
+    #[error("snapshot at index {index} with {voters} voters is not installable")]
+    BadSnapshot {
+        /// Snapshot index.
+        index: Index,
+        /// Number of voters in its configuration.
+        voters: usize,
+    },
+}
+
+impl Message {
+    /// Structural checks a transport should run on every decoded message (and log failures
+    /// with the sender). [`crate::Raft::step`] runs them too and drops what fails.
+    pub fn validate(&self) -> Result<(), MalformedMessage> {
+        if self.from == 0 || self.to == 0 {
+            return Err(MalformedMessage::ZeroId {
+                from: self.from,
+                to: self.to,
+            });
+        }
+        match &self.body {
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                ..
+            } => {
+                let mut previous_term = *prev_log_term;
+                for (position, e) in entries.iter().enumerate() {
+                    if e.index != prev_log_index + 1 + position as u64 {
+                        return Err(MalformedMessage::NotContiguous {
+                            prev_log_index: *prev_log_index,
+                            found: e.index,
+                            position,
+                        });
+                    }
+                    if e.term < previous_term || e.term > self.term {
+                        return Err(MalformedMessage::BadEntryTerm {
+                            index: e.index,
+                            entry_term: e.term,
+                            message_term: self.term,
+                            previous_term,
+                        });
+                    }
+                    previous_term = e.term;
+                }
+                Ok(())
+            }
+            MessageBody::InstallSnapshot { snapshot } if snapshot.index == 0 || snapshot.conf.voters.is_empty() => {
+                Err(MalformedMessage::BadSnapshot {
+                    index: snapshot.index,
+                    voters: snapshot.conf.voters.len(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}

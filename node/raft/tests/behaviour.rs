@@ -354,3 +354,101 @@ fn errors_carry_retry_and_redirect_hints() {
     assert!(!RaftError::LastVoter { node: 1 }.is_retryable());
     assert!(!RaftError::AlreadyMember { node: 1 }.is_retryable());
 }
+
+/// Bad input from a peer is refused with a reason and never crashes the node.
+#[test]
+fn malformed_and_impossible_peer_messages_are_dropped() {
+    use kvorum_raft::{Entry, EntryPayload, MalformedMessage, SnapshotMeta};
+    let gap = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 1,
+            prev_log_term: 0,
+            entries: vec![Entry {
+                term: 1,
+                index: 3,
+                payload: EntryPayload::Noop,
+            }],
+            leader_commit: 3,
+        },
+    };
+    assert_eq!(
+        gap.validate(),
+        Err(MalformedMessage::NotContiguous {
+            prev_log_index: 1,
+            found: 3,
+            position: 0
+        })
+    );
+    let mut future = gap.clone();
+    if let MessageBody::AppendEntries { entries, .. } = &mut future.body {
+        entries[0] = Entry {
+            term: 9,
+            index: 2,
+            payload: EntryPayload::Noop,
+        };
+    }
+    assert!(matches!(
+        future.validate(),
+        Err(MalformedMessage::BadEntryTerm { entry_term: 9, .. })
+    ));
+    let empty_snapshot = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::InstallSnapshot {
+            snapshot: SnapshotMeta {
+                index: 5,
+                term: 1,
+                conf: Default::default(),
+            },
+        },
+    };
+    assert!(
+        empty_snapshot
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not installable")
+    );
+
+    let mut follower = node(2, &[1, 2, 3], 1, |_| {});
+    for m in [gap, future, empty_snapshot] {
+        follower.step(m);
+    }
+    assert_eq!(
+        (follower.term(), follower.log().last_index()),
+        (0, 1),
+        "nothing was applied from them"
+    );
+
+    // A leader gets an acknowledgement for entries it never appended, and a second "leader" of
+    // its own term: it ignores both and keeps leading.
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    let (term, last) = (c.n(1).term(), c.n(1).log().last_index());
+    c.n(1).step(Message {
+        from: 2,
+        to: 1,
+        term,
+        body: MessageBody::AppendEntriesResponse {
+            index: last + 100,
+            reject: None,
+        },
+    });
+    c.n(1).step(Message {
+        from: 3,
+        to: 1,
+        term,
+        body: MessageBody::Heartbeat {
+            commit: 0,
+            read_round: 0,
+        },
+    });
+    c.pump();
+    assert_eq!(c.n(1).role(), Role::Leader);
+    assert_eq!(c.n(1).log().committed(), last);
+    assert_eq!(c.n(1).progress()[&2].match_index, last);
+}

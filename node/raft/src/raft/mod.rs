@@ -264,9 +264,10 @@ impl Raft {
         }
     }
 
-    /// Feeds a message from a peer.
+    /// Feeds a message from a peer. Messages addressed elsewhere, or failing
+    /// [`Message::validate`], are dropped: a faulty peer must not crash this node.
     pub fn step(&mut self, m: Message) {
-        if m.to != self.cfg.id || m.from == self.cfg.id {
+        if m.to != self.cfg.id || m.from == self.cfg.id || m.validate().is_err() {
             return;
         }
         if m.term > self.term {
@@ -377,14 +378,11 @@ impl Raft {
     }
 
     /// A leader's message in our term: candidates give up (§5.2), everyone resets the timer.
+    /// A leader never gets one from a correct peer (one leader per term); it ignores it rather
+    /// than let a faulty peer take it down.
     fn accept_leader(&mut self, from: NodeId) -> bool {
         match self.role {
-            Role::Leader => {
-                panic!(
-                    "node {}: two leaders in term {} ({} and {from})",
-                    self.cfg.id, self.term, self.cfg.id
-                )
-            }
+            Role::Leader => return false,
             Role::Candidate | Role::PreCandidate => self.become_follower(self.term, Some(from)),
             Role::Follower => self.leader = Some(from),
         }

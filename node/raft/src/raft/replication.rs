@@ -186,6 +186,11 @@ impl Raft {
         let last = self.log.last_index();
         let first = self.log.first_index();
         let Some(pr) = self.progress.get_mut(&from) else { return };
+        if index > last {
+            // Nobody can hold entries this leader never appended: a faulty peer. Ignore it
+            // rather than let a bogus match index drive the commit index past the log.
+            return;
+        }
         pr.recent_active = true;
         if let Some(hint) = reject {
             let probe_from = if hint.term > 0 {
