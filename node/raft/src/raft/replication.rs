@@ -44,14 +44,13 @@ impl Raft {
             payload,
         };
         self.uncommitted_bytes += entry.size_bytes();
-        if let EntryPayload::ConfChange(cc) = &entry.payload {
-            self.confs.push(index, *cc);
-        }
+        let conf_change = match &entry.payload {
+            EntryPayload::ConfChange(cc) => Some(*cc),
+            _ => None,
+        };
         self.log.append(entry);
-        if matches!(
-            self.log.entry(index).map(|e| &e.payload),
-            Some(EntryPayload::ConfChange(_))
-        ) {
+        if let Some(cc) = conf_change {
+            self.confs.push(index, cc);
             self.on_conf_changed();
         }
         // A single-voter cluster commits as soon as the entry is durable (see `advance`).
