@@ -1,0 +1,9 @@
+//! kvorum: a replicated configuration store with an etcd-v3-compatible API.
+//!
+//! - [`storage`]: the durable Raft log and hard state (redb, plus an in-memory twin).
+//! - [`mvcc`]: the replicated state machine with etcd v3 semantics.
+//! - [`proto`]: the wire types.
+
+pub mod mvcc;
+pub mod proto;
+pub mod storage;
