@@ -84,7 +84,7 @@ impl FaultyDisk {
                     (rng.next() % (st.pending.len() as u64 * 2)) as usize
                 };
                 for (k, op) in st.pending.iter().enumerate() {
-                    if rng.next() % 2 == 0 {
+                    if rng.next().is_multiple_of(2) {
                         continue;
                     }
                     match op {

@@ -207,7 +207,7 @@ impl LogStore for RedbLogStore {
 }
 
 fn decode_u64s(bytes: &[u8], what: &'static str, min: usize) -> Result<Vec<u64>, StorageError> {
-    if bytes.len() % 8 != 0 || bytes.len() / 8 < min {
+    if !bytes.len().is_multiple_of(8) || bytes.len() / 8 < min {
         return Err(StorageError::Corrupt {
             what,
             index: 0,
