@@ -23,7 +23,7 @@ fn command_for(i: u64) -> Command {
         }),
         3 | 17 => Op::DeleteRange(DeleteRangeRequest {
             key: key(i),
-            range_end: if i % 2 == 0 { key(i + 3) } else { Bytes::new() },
+            range_end: if i.is_multiple_of(2) { key(i + 3) } else { Bytes::new() },
             prev_kv: false,
         }),
         5 => Op::LeaseGrant(LeaseGrantRequest {
@@ -58,7 +58,7 @@ fn command_for(i: u64) -> Command {
         _ => Op::Put(PutRequest {
             key: key(i),
             value,
-            lease: if i % 5 == 0 { (i / 29 % 8 + 1) as i64 } else { 0 },
+            lease: if i.is_multiple_of(5) { (i / 29 % 8 + 1) as i64 } else { 0 },
             ..Default::default()
         }),
     };
