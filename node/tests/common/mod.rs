@@ -58,7 +58,11 @@ fn command_for(i: u64) -> Command {
         _ => Op::Put(PutRequest {
             key: key(i),
             value,
-            lease: if i.is_multiple_of(5) { (i / 29 % 8 + 1) as i64 } else { 0 },
+            lease: if i.is_multiple_of(5) {
+                (i / 29 % 8 + 1) as i64
+            } else {
+                0
+            },
             ..Default::default()
         }),
     };
