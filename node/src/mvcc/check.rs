@@ -12,9 +12,49 @@ use super::index::KeySpan;
 use crate::proto::etcdserverpb::{
     Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest, compare, range_request, request_op,
 };
+use crate::proto::kvorum::internal::command::Op;
 
 /// etcd's default limit on operations per txn list (`--max-txn-ops`).
 pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+
+/// etcd's default limit on a request's encoded size (`--max-request-bytes`, 1.5 MiB).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
+
+/// Bytes a command may add to the logical size, if it adds any: the writes the space quota
+/// refuses. Deletes, compactions, revokes and checkpoints free space or are bookkeeping, and
+/// are always admitted, so a full store can be cleaned up.
+pub fn quota_cost(op: &Op) -> Option<u64> {
+    fn put_cost(p: &PutRequest) -> u64 {
+        (p.key.len() + p.value.len()) as u64 + 64
+    }
+    fn txn_cost(t: &TxnRequest) -> u64 {
+        t.success
+            .iter()
+            .chain(&t.failure)
+            .map(|op| match &op.request {
+                Some(request_op::Request::RequestPut(p)) => put_cost(p),
+                Some(request_op::Request::RequestTxn(t)) => txn_cost(t),
+                _ => 0,
+            })
+            .sum()
+    }
+    match op {
+        Op::Put(p) => Some(put_cost(p)),
+        Op::Txn(t) => Some(txn_cost(t)).filter(|c| *c > 0),
+        Op::LeaseGrant(_) => Some(super::state::LEASE_BYTES),
+        Op::DeleteRange(_) | Op::Compaction(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) => None,
+    }
+}
+
+/// Checks a command's structure the way apply will.
+pub fn command(op: &Op, max_txn_ops: usize) -> Result<(), MvccError> {
+    match op {
+        Op::Put(r) => put(r),
+        Op::DeleteRange(r) => delete_range(r),
+        Op::Txn(r) => txn(r, max_txn_ops),
+        Op::Compaction(_) | Op::LeaseGrant(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) => Ok(()),
+    }
+}
 
 /// Checks a range request.
 pub fn range(r: &RangeRequest) -> Result<(), MvccError> {

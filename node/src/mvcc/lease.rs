@@ -255,6 +255,42 @@ impl Lessor {
     }
 }
 
+/// The TTL a grant actually gets: never below `min_ttl` seconds (etcd raises short TTLs to
+/// ceil(1.5 × election timeout) so that a lease outlives a leader election).
+pub fn granted_ttl(requested: i64, min_ttl: i64) -> i64 {
+    requested.max(min_ttl)
+}
+
+/// Server-chosen lease IDs, unique across members and restarts without coordination: the
+/// member's ID in the top 15 bits, then a counter started from the clock at startup (etcd's
+/// `idutil`). Always positive and never 0.
+#[derive(Clone, Debug)]
+pub struct LeaseIdGenerator {
+    prefix: u64,
+    counter: u64,
+}
+
+impl LeaseIdGenerator {
+    /// A generator for `member_id`, seeded with the wall clock in milliseconds.
+    pub fn new(member_id: u64, now_unix_ms: u64) -> Self {
+        LeaseIdGenerator {
+            prefix: (member_id & 0x7fff) << 48,
+            counter: (now_unix_ms << 8) & ((1 << 48) - 1),
+        }
+    }
+
+    /// The next ID.
+    pub fn next_id(&mut self) -> i64 {
+        loop {
+            self.counter = (self.counter + 1) & ((1 << 48) - 1);
+            let id = (self.prefix | self.counter) as i64;
+            if id > 0 {
+                return id;
+            }
+        }
+    }
+}
+
 fn secs_to_ms(s: i64) -> Millis {
     (s.max(0) as u64).saturating_mul(1000)
 }
@@ -269,6 +305,21 @@ mod tests {
 
     fn lessor() -> Lessor {
         Lessor::new(LessorConfig::default(), [])
+    }
+
+    #[test]
+    fn generated_ids_are_positive_distinct_and_member_scoped() {
+        let mut a = LeaseIdGenerator::new(0xffff_ffff_ffff, 1_700_000_000_000);
+        let mut b = LeaseIdGenerator::new(2, 1_700_000_000_000);
+        let ids: Vec<i64> = (0..1000)
+            .map(|_| a.next_id())
+            .chain((0..1000).map(|_| b.next_id()))
+            .collect();
+        assert!(ids.iter().all(|id| *id > 0));
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        assert_eq!(granted_ttl(1, 2), 2);
+        assert_eq!(granted_ttl(60, 2), 60);
     }
 
     #[test]

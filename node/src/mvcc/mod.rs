@@ -29,7 +29,7 @@ pub mod watch;
 pub use apply::MAX_LEASE_TTL_SECONDS;
 pub use error::{InvalidRequest, MvccError};
 pub use hash::KvHash;
-pub use lease::{Lessor, LessorConfig, Millis, RenewError};
+pub use lease::{LeaseIdGenerator, Lessor, LessorConfig, Millis, RenewError, granted_ttl};
 pub use snapshot::{SnapshotError, SnapshotReader};
 pub use store::{ApplyOutput, LeaseChange, LeaseInfo, Response, Store};
 pub use watch::{WatchHub, WatchSpec, WatchStream, WatchUpdate};
@@ -44,6 +44,8 @@ pub struct MvccConfig {
     pub quota_bytes: u64,
     /// Updates buffered per watcher before it falls back to catch-up from history.
     pub watch_buffer: usize,
+    /// Largest encoded request accepted (etcd's `--max-request-bytes`).
+    pub max_request_bytes: usize,
 }
 
 impl Default for MvccConfig {
@@ -52,6 +54,7 @@ impl Default for MvccConfig {
             max_txn_ops: check::DEFAULT_MAX_TXN_OPS,
             quota_bytes: 2 << 30,
             watch_buffer: 128,
+            max_request_bytes: check::DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 }

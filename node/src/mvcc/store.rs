@@ -30,7 +30,7 @@ use crate::proto::etcdserverpb::{
     CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeRequest,
     RangeResponse, TxnResponse,
 };
-use crate::proto::kvorum::internal::Command;
+use crate::proto::kvorum::internal::{Command, command::Op};
 use crate::proto::mvccpb::{Event, KeyValue, event::EventType};
 use crate::storage::{Db, StorageError};
 
@@ -159,6 +159,22 @@ impl Store {
     /// before proposing (not at apply, so that members never disagree).
     pub fn quota_allows(&self, cost: u64) -> bool {
         self.state.read().logical_bytes + cost <= self.cfg.quota_bytes
+    }
+
+    /// Decides whether a command may be proposed: well-formed, within the request size limit
+    /// (`encoded_bytes`), and, for writes that add data, within the space quota. Run by the
+    /// member that proposes; apply checks the structure again.
+    pub fn admit(&self, op: &Op, encoded_bytes: usize) -> Result<(), MvccError> {
+        if encoded_bytes > self.cfg.max_request_bytes {
+            return Err(MvccError::RequestTooLarge);
+        }
+        super::check::command(op, self.cfg.max_txn_ops)?;
+        if let Some(cost) = super::check::quota_cost(op)
+            && !self.quota_allows(cost)
+        {
+            return Err(MvccError::NoSpace);
+        }
+        Ok(())
     }
 
     fn check_healthy(&self) -> Result<(), StorageError> {

@@ -188,6 +188,48 @@ fn quota_counts_logical_bytes_and_frees_after_compaction() {
 }
 
 #[test]
+fn admission_refuses_oversized_and_over_quota_writes_but_not_cleanup() {
+    let mut h = Harness::with_config(crate::mvcc::MvccConfig {
+        quota_bytes: 8_000,
+        max_request_bytes: 4_096,
+        ..Default::default()
+    });
+    let put = |v: usize| {
+        Op::Put(PutRequest {
+            key: b("k"),
+            value: Bytes::from(vec![b'x'; v]),
+            ..Default::default()
+        })
+    };
+    let err = h.store.admit(&put(5000), 5010).unwrap_err();
+    assert_eq!(err.to_string(), "etcdserver: request is too large");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let empty = Op::Put(PutRequest::default());
+    assert!(matches!(h.store.admit(&empty, 2), Err(MvccError::EmptyKey)));
+    while h.store.admit(&put(1000), 1010).is_ok() {
+        h.apply(put(1000)).unwrap();
+    }
+    let err = h.store.admit(&put(1000), 1010).unwrap_err();
+    assert_eq!(err.to_string(), "etcdserver: mvcc: database space exceeded");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    // Reads, deletes and compaction keep working; once compacted, writes resume by themselves.
+    assert!(h.get("k").is_some());
+    let delete = Op::DeleteRange(DeleteRangeRequest {
+        key: b("k"),
+        ..Default::default()
+    });
+    h.store.admit(&delete, 10).unwrap();
+    h.apply(delete).unwrap();
+    let compaction = Op::Compaction(CompactionRequest {
+        revision: h.rev(),
+        physical: false,
+    });
+    h.store.admit(&compaction, 10).unwrap();
+    h.apply(compaction).unwrap();
+    h.store.admit(&put(1000), 1010).unwrap();
+}
+
+#[test]
 fn hash_kv_tracks_content_and_revision() {
     let mut a = Harness::new();
     let mut b2 = Harness::new();
