@@ -19,9 +19,11 @@ use crate::proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse,
     RangeRequest, ResponseHeader, ResponseOp, TxnRequest, TxnResponse, compare, request_op, response_op,
 };
+use crate::proto::kvorum::internal::MemberAttributes;
 use crate::proto::kvorum::internal::command::Op;
 use crate::proto::mvccpb::{Event, KeyValue, event::EventType};
 use crate::storage::StorageError;
+use prost::Message as _;
 
 /// etcd's maximum lease TTL in seconds.
 pub const MAX_LEASE_TTL_SECONDS: i64 = 9_000_000_000;
@@ -31,6 +33,7 @@ pub struct Applier<'a, 't> {
     pub st: &'a mut State,
     pub history: Table<'t, (u64, u32), &'static [u8]>,
     pub leases: Table<'t, i64, &'static [u8]>,
+    pub members: Table<'t, u64, &'static [u8]>,
     pub max_txn_ops: usize,
     /// Events of the batch, in revision order.
     pub events: Vec<Event>,
@@ -46,12 +49,14 @@ impl<'a, 't> Applier<'a, 't> {
         st: &'a mut State,
         history: Table<'t, (u64, u32), &'static [u8]>,
         leases: Table<'t, i64, &'static [u8]>,
+        members: Table<'t, u64, &'static [u8]>,
         max_txn_ops: usize,
     ) -> Self {
         Applier {
             st,
             history,
             leases,
+            members,
             max_txn_ops,
             events: Vec::new(),
             lease_changes: Vec::new(),
@@ -85,6 +90,10 @@ impl<'a, 't> Applier<'a, 't> {
             Op::LeaseCheckpoint(r) => {
                 self.lease_checkpoint(r)?;
                 Ok(Response::LeaseCheckpoint)
+            }
+            Op::Member(m) => {
+                self.member(m)?;
+                Ok(Response::Member)
             }
         };
         if self.sub > 0 {
@@ -420,6 +429,35 @@ impl<'a, 't> Applier<'a, 't> {
     }
 }
 
+impl Applier<'_, '_> {
+    /// Upserts a member's metadata; empty fields keep what is stored.
+    fn member(&mut self, m: &MemberAttributes) -> Result<(), MvccError> {
+        let entry = self.st.members.entry(m.id).or_insert_with(|| MemberAttributes {
+            id: m.id,
+            ..Default::default()
+        });
+        if !m.name.is_empty() {
+            entry.name = m.name.clone();
+        }
+        if !m.peer_urls.is_empty() {
+            entry.peer_urls = m.peer_urls.clone();
+        }
+        if !m.client_urls.is_empty() {
+            entry.client_urls = m.client_urls.clone();
+        }
+        self.members.insert(m.id, entry.encode_to_vec().as_slice())?;
+        Ok(())
+    }
+
+    /// A member left the configuration: forget its metadata.
+    pub fn member_removed(&mut self, id: u64) -> Result<(), MvccError> {
+        if self.st.members.remove(&id).is_some() {
+            self.members.remove(id)?;
+        }
+        Ok(())
+    }
+}
+
 fn compare_kv(c: &Compare, target: compare::CompareTarget, kv: &KeyValue) -> bool {
     use compare::{CompareResult, CompareTarget, TargetUnion};
     let int = |v: Option<i64>| v.unwrap_or(0);
@@ -469,7 +507,7 @@ impl Response {
             Response::Compaction(r) => r.header = header,
             Response::LeaseGrant(r) => r.header = header,
             Response::LeaseRevoke(r) => r.header = header,
-            Response::LeaseCheckpoint => {}
+            Response::LeaseCheckpoint | Response::Member => {}
         }
     }
 }

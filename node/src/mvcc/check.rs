@@ -42,7 +42,7 @@ pub fn quota_cost(op: &Op) -> Option<u64> {
         Op::Put(p) => Some(put_cost(p)),
         Op::Txn(t) => Some(txn_cost(t)).filter(|c| *c > 0),
         Op::LeaseGrant(_) => Some(super::state::LEASE_BYTES),
-        Op::DeleteRange(_) | Op::Compaction(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) => None,
+        Op::DeleteRange(_) | Op::Compaction(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) | Op::Member(_) => None,
     }
 }
 
@@ -52,7 +52,7 @@ pub fn command(op: &Op, max_txn_ops: usize) -> Result<(), MvccError> {
         Op::Put(r) => put(r),
         Op::DeleteRange(r) => delete_range(r),
         Op::Txn(r) => txn(r, max_txn_ops),
-        Op::Compaction(_) | Op::LeaseGrant(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) => Ok(()),
+        Op::Compaction(_) | Op::LeaseGrant(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) | Op::Member(_) => Ok(()),
     }
 }
 

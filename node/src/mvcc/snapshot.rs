@@ -7,6 +7,7 @@
 //!   tag 1 history row   key = main: u64 | sub: u32        value = history record
 //!   tag 2 lease row     key = id: i64                     value = ttl | remaining
 //!   tag 3 meta counter  key = name (UTF-8)                value = i64
+//!   tag 4 member        key = id: u64                     value = member metadata
 //! ```
 //! Integers little-endian. A snapshot carries its own applied index (in the meta counters):
 //! the installing member skips log entries up to it, so the snapshot may be newer than the Raft
@@ -18,7 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use redb::{Durability, Range, ReadableTable};
 
 use super::range::HISTORY;
-use super::state::{APPLIED_INDEX, LEASES, META, State};
+use super::state::{APPLIED_INDEX, LEASES, MEMBERS, META, State};
 use super::store::Store;
 use crate::storage::{ReadGuard, StorageError};
 
@@ -27,6 +28,7 @@ const END: u8 = 0xff;
 const TAG_HISTORY: u8 = 1;
 const TAG_LEASE: u8 = 2;
 const TAG_META: u8 = 3;
+const TAG_MEMBER: u8 = 4;
 
 /// Why a snapshot could not be installed. The store is unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,7 @@ enum Phase {
     Magic,
     Meta(Range<'static, &'static str, i64>),
     Leases(Range<'static, i64, &'static [u8]>),
+    Members(Range<'static, u64, &'static [u8]>),
     History(Range<'static, (u64, u32), &'static [u8]>),
     Trailer,
     Done,
@@ -111,6 +114,13 @@ impl SnapshotReader {
                     Some(row) => {
                         let (k, v) = row?;
                         put_record(buf, TAG_LEASE, &k.value().to_le_bytes(), v.value());
+                    }
+                    None => self.phase = Phase::Members(self._txn.open_table(MEMBERS)?.range::<u64>(..)?),
+                },
+                Phase::Members(it) => match it.next() {
+                    Some(row) => {
+                        let (k, v) = row?;
+                        put_record(buf, TAG_MEMBER, &k.value().to_le_bytes(), v.value());
                     }
                     None => {
                         self.phase = Phase::History(self._txn.open_table(HISTORY)?.range::<(u64, u32)>(..)?);
@@ -221,9 +231,11 @@ impl Store {
             let mut history = txn.open_table(HISTORY)?;
             let mut leases = txn.open_table(LEASES)?;
             let mut meta = txn.open_table(META)?;
+            let mut members = txn.open_table(MEMBERS)?;
             history.retain(|_, _| false)?;
             leases.retain(|_, _| false)?;
             meta.retain(|_, _| false)?;
+            members.retain(|_, _| false)?;
             loop {
                 let tag = input.take(1)?[0];
                 if tag == END {
@@ -241,6 +253,9 @@ impl Store {
                     }
                     (TAG_LEASE, 8) => {
                         leases.insert(i64::from_le_bytes(key.try_into().expect("8 bytes")), value.as_slice())?;
+                    }
+                    (TAG_MEMBER, 8) => {
+                        members.insert(u64::from_le_bytes(key.try_into().expect("8 bytes")), value.as_slice())?;
                     }
                     (TAG_META, _) if value.len() == 8 => {
                         let name = std::str::from_utf8(&key).map_err(|_| SnapshotError::Malformed("meta name"))?;

@@ -14,12 +14,16 @@ use redb::{ReadableTable, TableDefinition};
 use super::index::{Change, Current, KeyHistory, Revision};
 use super::range::HISTORY;
 use super::record::{self, REVISION_KEY_BYTES};
+use crate::proto::kvorum::internal::MemberAttributes;
 use crate::storage::{Db, StorageError};
+use prost::Message as _;
 
 /// Lease ID → `ttl: i64 | remaining: i64`.
 pub const LEASES: TableDefinition<i64, &[u8]> = TableDefinition::new("mvcc_leases");
 /// Named counters.
 pub const META: TableDefinition<&str, i64> = TableDefinition::new("mvcc_meta");
+/// Member ID → member metadata (`MemberAttributes`, protobuf).
+pub const MEMBERS: TableDefinition<u64, &[u8]> = TableDefinition::new("cluster_members");
 
 pub const APPLIED_INDEX: &str = "applied_index";
 pub const CURRENT_REV: &str = "current_rev";
@@ -79,6 +83,8 @@ pub struct State {
     pub logical_bytes: u64,
     /// History rows no longer reachable after compaction, waiting to be deleted.
     pub purge: Vec<Revision>,
+    /// Members' metadata (peer URLs, name, client URLs), by ID.
+    pub members: BTreeMap<u64, MemberAttributes>,
 }
 
 impl State {
@@ -89,6 +95,7 @@ impl State {
             txn.open_table(HISTORY)?;
             txn.open_table(LEASES)?;
             txn.open_table(META)?;
+            txn.open_table(MEMBERS)?;
             txn.commit()?;
         }
         let r = db.read()?;
@@ -104,6 +111,15 @@ impl State {
             let (id, v) = row?;
             st.leases.insert(id.value(), Lease::decode(id.value(), v.value())?);
             st.logical_bytes += LEASE_BYTES;
+        }
+        for row in r.open_table(MEMBERS)?.iter()? {
+            let (id, v) = row?;
+            let m = MemberAttributes::decode(v.value()).map_err(|_| StorageError::Corrupt {
+                what: "member",
+                index: id.value(),
+                reason: "undecodable member record",
+            })?;
+            st.members.insert(id.value(), m);
         }
         let history = r.open_table(HISTORY)?;
         for row in history.iter()? {

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kvorum_raft::{Entry, EntryPayload};
+use kvorum_raft::{ConfChange, Entry, EntryPayload};
 use parking_lot::RwLock;
 use prost::Message as _;
 use redb::{Durability, ReadOnlyTable};
@@ -23,7 +23,7 @@ use super::apply::Applier;
 use super::index::{self, KeySpan, Revision};
 use super::range::{self, HISTORY, History};
 use super::record;
-use super::state::{APPLIED_INDEX, COMPACT_REV, CURRENT_REV, LEASES, META, State};
+use super::state::{APPLIED_INDEX, COMPACT_REV, CURRENT_REV, LEASES, MEMBERS, META, State};
 use super::watch::{SYNC_BATCH_REVISIONS, WatchHub, WatchSpec, WatchStream, shape, wants};
 use super::{MvccConfig, MvccError};
 use crate::proto::etcdserverpb::{
@@ -51,6 +51,8 @@ pub enum Response {
     LeaseRevoke(LeaseRevokeResponse),
     /// To a lease checkpoint (internal; no client waits for it).
     LeaseCheckpoint,
+    /// To a member metadata update.
+    Member,
 }
 
 /// A lease change, for the leader's lease clock ([`super::Lessor`]).
@@ -211,6 +213,7 @@ impl Store {
                 &mut st,
                 txn.open_table(HISTORY)?,
                 txn.open_table(LEASES)?,
+                txn.open_table(MEMBERS)?,
                 self.cfg.max_txn_ops,
             );
             for e in entries {
@@ -218,6 +221,12 @@ impl Store {
                     continue;
                 }
                 ap.st.applied_index = e.index;
+                if let EntryPayload::ConfChange(ConfChange::RemoveNode(id)) = &e.payload {
+                    if let Err(MvccError::Storage(err)) = ap.member_removed(*id) {
+                        return Err(err);
+                    }
+                    continue;
+                }
                 let EntryPayload::Command(data) = &e.payload else {
                     continue;
                 };
@@ -413,6 +422,11 @@ impl Store {
             Some(at) => range::key_value(k, &at, table).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Members' metadata, by ID (including members not or no longer in the configuration).
+    pub fn members(&self) -> Vec<crate::proto::kvorum::internal::MemberAttributes> {
+        self.state.read().members.values().cloned().collect()
     }
 
     /// Rows waiting to be purged (after a compaction).

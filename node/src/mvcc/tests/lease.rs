@@ -143,3 +143,42 @@ fn apply_reports_lease_changes_for_the_lessor() {
         ]
     );
 }
+
+#[test]
+fn member_metadata_merges_and_leaves_with_the_member() {
+    use crate::proto::kvorum::internal::MemberAttributes;
+    use kvorum_raft::{ConfChange, Entry, EntryPayload};
+    let mut h = Harness::new();
+    let attrs = |id, name: &str, peer: &[&str], client: &[&str]| {
+        Op::Member(MemberAttributes {
+            id,
+            name: name.into(),
+            peer_urls: peer.iter().map(|s| s.to_string()).collect(),
+            client_urls: client.iter().map(|s| s.to_string()).collect(),
+        })
+    };
+    h.apply(attrs(7, "", &["https://n7:2380"], &[])).unwrap();
+    h.apply(attrs(7, "n7", &[], &["https://n7:2379"])).unwrap();
+    h.apply(attrs(8, "n8", &["https://n8:2380"], &[])).unwrap();
+    let m = &h.store.members()[0];
+    assert_eq!(
+        (m.name.as_str(), m.peer_urls.as_slice(), m.client_urls.as_slice()),
+        (
+            "n7",
+            &["https://n7:2380".to_string()][..],
+            &["https://n7:2379".to_string()][..]
+        )
+    );
+    assert_eq!(h.rev(), 1, "membership metadata is not part of the keyspace revision");
+    let index = h.next_index;
+    h.store
+        .apply(&[Entry {
+            term: 1,
+            index,
+            payload: EntryPayload::ConfChange(ConfChange::RemoveNode(7)),
+        }])
+        .unwrap();
+    assert_eq!(h.store.members().iter().map(|m| m.id).collect::<Vec<_>>(), vec![8]);
+    let reopened = Store::open(h.db.clone(), MvccConfig::default()).unwrap();
+    assert_eq!(reopened.members(), h.store.members());
+}

@@ -11,6 +11,13 @@ fn populated() -> Harness {
         h.put(&format!("cfg/{:03}", i % 40), &format!("value-{i}"));
     }
     h.put_lease("svc/a", "10.0.0.1", 5).unwrap();
+    h.apply(Op::Member(crate::proto::kvorum::internal::MemberAttributes {
+        id: 42,
+        name: "n42".into(),
+        peer_urls: vec!["https://n42:2380".into()],
+        client_urls: vec![],
+    }))
+    .unwrap();
     h.delete("cfg/01", "cfg/02");
     h.apply(Op::Compaction(CompactionRequest {
         revision: 150,
@@ -52,6 +59,7 @@ fn fingerprint(
         s.applied_index(),
         s.leases(),
         s.range(&all).unwrap().kvs,
+        s.members(),
     )
 }
 
