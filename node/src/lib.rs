@@ -5,7 +5,12 @@
 //! - [`server`]: the runtime around the Raft core ([`server::replica::Replica`]).
 //! - [`proto`]: the wire types.
 
+pub mod api;
+pub mod cli;
+pub mod config;
 pub mod mvcc;
 pub mod proto;
 pub mod server;
 pub mod storage;
+pub mod tls;
+pub mod transport;

@@ -429,6 +429,22 @@ impl Store {
         self.state.read().members.values().cloned().collect()
     }
 
+    /// Makes a restored store the start of a new cluster: the applied index goes back to 0 (the
+    /// new cluster's log starts over) and the old cluster's members are forgotten. Keys,
+    /// revisions and leases stay. Only for `kvorum snapshot restore`, before the member runs.
+    pub fn prepare_restore(&self) -> Result<(), StorageError> {
+        let mut st = self.state.write();
+        let txn = self.db.write(Durability::Immediate)?;
+        {
+            txn.open_table(META)?.insert(APPLIED_INDEX, 0)?;
+            txn.open_table(MEMBERS)?.retain(|_, _| false)?;
+        }
+        txn.commit()?;
+        st.applied_index = 0;
+        st.members.clear();
+        Ok(())
+    }
+
     /// Rows waiting to be purged (after a compaction).
     pub fn purge_backlog(&self) -> usize {
         self.state.read().purge.len()

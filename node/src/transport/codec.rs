@@ -390,15 +390,15 @@ mod tests {
                 ],
                 leader_commit: 5,
             }),
-            m(MessageBody::AppendEntriesResponse {
-                index: 6,
-                reject: None,
-            }),
+            m(MessageBody::AppendEntriesResponse { index: 6, reject: None }),
             m(MessageBody::AppendEntriesResponse {
                 index: 6,
                 reject: Some(RejectHint { index: 3, term: 2 }),
             }),
-            m(MessageBody::Heartbeat { commit: 5, read_round: 11 }),
+            m(MessageBody::Heartbeat {
+                commit: 5,
+                read_round: 11,
+            }),
             m(MessageBody::HeartbeatResponse { read_round: 11 }),
             m(MessageBody::InstallSnapshot {
                 snapshot: SnapshotMeta {

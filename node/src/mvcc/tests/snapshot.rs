@@ -39,15 +39,16 @@ fn stream(h: &Harness, chunk: usize) -> (Vec<u8>, usize, u64) {
     (bytes, chunks, applied)
 }
 
-fn fingerprint(
-    s: &Store,
-) -> (
+type Fingerprint = (
     crate::mvcc::KvHash,
     i64,
     u64,
     Vec<crate::mvcc::LeaseInfo>,
     Vec<KeyValue>,
-) {
+    Vec<crate::proto::kvorum::internal::MemberAttributes>,
+);
+
+fn fingerprint(s: &Store) -> Fingerprint {
     let all = RangeRequest {
         key: b("\0"),
         range_end: b("\0"),
