@@ -262,7 +262,7 @@ async fn snapshot(State(api): State<Api>) -> Response {
         Err(e) => return error(&e),
     };
     let reader = match store.snapshot(32 << 10) {
-        Ok(r) => r,
+        Ok(r) => crate::mvcc::ClientSnapshot::new(r),
         Err(e) => return error(&Status::internal(e.to_string())),
     };
     let header = api.header(reader.revision());

@@ -185,9 +185,11 @@ impl maintenance_server::Maintenance for Grpc {
     }
     async fn snapshot(&self, _r: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
         let store = self.0.node()?.store().clone();
-        let reader = store
-            .snapshot(32 << 10)
-            .map_err(|e| Status::internal(format!("etcdserver: snapshot: {e}")))?;
+        let reader = crate::mvcc::ClientSnapshot::new(
+            store
+                .snapshot(32 << 10)
+                .map_err(|e| Status::internal(format!("etcdserver: snapshot: {e}")))?,
+        );
         let header = self.0.header(reader.revision());
         let (tx, rx) = mpsc::channel(4);
         tokio::task::spawn_blocking(move || {

@@ -30,7 +30,7 @@ pub use apply::MAX_LEASE_TTL_SECONDS;
 pub use error::{InvalidRequest, MvccError};
 pub use hash::KvHash;
 pub use lease::{LeaseIdGenerator, Lessor, LessorConfig, Millis, RenewError, granted_ttl};
-pub use snapshot::{SnapshotError, SnapshotReader};
+pub use snapshot::{ClientSnapshot, SnapshotError, SnapshotReader, strip_client_checksum};
 pub use store::{ApplyOutput, LeaseChange, LeaseInfo, Response, Store};
 pub use watch::{WatchHub, WatchSpec, WatchStream, WatchUpdate};
 

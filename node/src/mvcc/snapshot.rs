@@ -177,6 +177,78 @@ fn put_record(buf: &mut BytesMut, tag: u8, key: &[u8], value: &[u8]) {
     buf.put_slice(value);
 }
 
+/// A snapshot as `Maintenance.Snapshot` streams it to clients: the snapshot, zero padding to a
+/// multiple of 512 bytes, then the SHA-256 of everything before it — the layout `etcdctl
+/// snapshot save` checks for (and `kvorum snapshot restore` verifies).
+pub struct ClientSnapshot {
+    inner: SnapshotReader,
+    sha: ring::digest::Context,
+    len: u64,
+    done: bool,
+}
+
+impl ClientSnapshot {
+    /// Wraps a snapshot reader.
+    pub fn new(inner: SnapshotReader) -> Self {
+        ClientSnapshot {
+            inner,
+            sha: ring::digest::Context::new(&ring::digest::SHA256),
+            len: 0,
+            done: false,
+        }
+    }
+
+    /// The store revision the snapshot reflects.
+    pub fn revision(&self) -> i64 {
+        self.inner.revision()
+    }
+}
+
+impl Iterator for ClientSnapshot {
+    type Item = Result<Bytes, StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.inner.next() {
+            Some(Ok(chunk)) => {
+                self.sha.update(&chunk);
+                self.len += chunk.len() as u64;
+                Some(Ok(chunk))
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            None => {
+                self.done = true;
+                let pad = vec![0u8; ((512 - self.len % 512) % 512) as usize];
+                self.sha.update(&pad);
+                let digest =
+                    std::mem::replace(&mut self.sha, ring::digest::Context::new(&ring::digest::SHA256)).finish();
+                let mut tail = BytesMut::from(&pad[..]);
+                tail.put_slice(digest.as_ref());
+                Some(Ok(tail.freeze()))
+            }
+        }
+    }
+}
+
+/// Verifies a client snapshot's SHA-256 trailer and returns the snapshot inside it. Data
+/// without a trailer (a raw snapshot) is returned as is.
+pub fn strip_client_checksum(data: &[u8]) -> Result<&[u8], SnapshotError> {
+    if data.len() < 32 || data.len() % 512 != 32 {
+        return Ok(data);
+    }
+    let (body, trailer) = data.split_at(data.len() - 32);
+    let digest = ring::digest::digest(&ring::digest::SHA256, body);
+    if digest.as_ref() != trailer {
+        return Err(SnapshotError::Malformed("SHA-256 trailer does not match the snapshot"));
+    }
+    Ok(body)
+}
+
 /// Reads exactly `n` bytes, folding them into the checksum.
 struct Checked<R> {
     inner: R,

@@ -407,6 +407,13 @@ impl Node {
                 if !status.learners.contains(&change.id) {
                     return Err(NodeError::NotLearner);
                 }
+                // etcd's rule: the learner must hold at least 90% of the leader's log (and the
+                // core's absolute lag bound applies too), so a member that has not received
+                // its snapshot yet never becomes a voter.
+                let matched = status.progress.get(&change.id).copied().unwrap_or(0);
+                if matched == 0 || matched * 10 < status.last_index * 9 {
+                    return Err(NodeError::LearnerNotReady);
+                }
                 match self.conf_change(ConfChange::PromoteLearner(change.id)).await {
                     Err(NodeError::Raft(kvorum_raft::RaftError::LearnerBehind { .. })) => {
                         Err(NodeError::LearnerNotReady)
@@ -443,10 +450,9 @@ impl Node {
                 if !s.learners.contains(&id) {
                     return;
                 }
-                let caught_up = s
-                    .progress
-                    .get(&id)
-                    .is_some_and(|m| m + node.inner.info.promotion_max_lag >= s.last_index);
+                let caught_up = s.progress.get(&id).is_some_and(|m| {
+                    *m > 0 && m * 10 >= s.last_index * 9 && m + node.inner.info.promotion_max_lag >= s.last_index
+                });
                 if caught_up {
                     let change = MemberChange {
                         kind: member_change::Kind::Promote as i32,

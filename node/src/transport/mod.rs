@@ -288,7 +288,14 @@ impl PeerTransport {
             .body(body)
             .expect("valid request");
         match send.send_request(req).await {
-            Ok(resp) if resp.status().is_success() => SnapshotStatus::Delivered,
+            Ok(resp) if resp.status().is_success() => {
+                tracing::info!(
+                    to = format!("{:x}", msg.to),
+                    index = msg_index(&msg),
+                    "snapshot delivered"
+                );
+                SnapshotStatus::Delivered
+            }
             Ok(resp) => {
                 tracing::warn!(to = msg.to, status = %resp.status(), "snapshot refused");
                 SnapshotStatus::Failed
@@ -322,6 +329,13 @@ impl PeerTransport {
             .map_err(|e| NodeError::Peer(e.to_string()))?
             .to_bytes();
         PeerReply::decode(bytes).map_err(|e| NodeError::Peer(format!("undecodable peer reply: {e}")))
+    }
+}
+
+fn msg_index(msg: &Message) -> u64 {
+    match &msg.body {
+        kvorum_raft::MessageBody::InstallSnapshot { snapshot } => snapshot.index,
+        _ => 0,
     }
 }
 
