@@ -51,6 +51,31 @@ pub fn router(state: Arc<ServerState>) -> axum::Router {
     grpc.merge(gateway::router(api.clone()))
         .merge(rest::router(api.clone()))
         .merge(health::router(api))
+        .fallback(unknown_route)
+}
+
+/// Unknown paths: gRPC clients get `Unimplemented` the gRPC way; everyone else a 404.
+async fn unknown_route(req: axum::extract::Request) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let grpc = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if grpc {
+        let mut r = StatusCode::OK.into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        h.insert("grpc-status", HeaderValue::from(tonic::Code::Unimplemented as i32));
+        h.insert("grpc-message", HeaderValue::from_static("unknown%20method"));
+        return r;
+    }
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"code":"not_found","message":"no such route; see /v1/openapi.yaml"}"#,
+    )
+        .into_response()
 }
 
 /// Serves the client API on `listener` until `shutdown` resolves.

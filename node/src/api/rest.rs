@@ -47,7 +47,31 @@ pub fn router(api: Api) -> axum::Router {
         .route("/v1/watch/{*key}", get(watch))
         .route("/v1/openapi.yaml", get(openapi))
         .layer(DefaultBodyLimit::max(limit + 1))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            refuse_large(limit, req, next)
+        }))
         .with_state(api)
+}
+
+/// Refuses a request whose declared body exceeds the limit before reading any of it, so the
+/// client gets a 413 instead of a connection closed under its upload.
+async fn refuse_large(limit: usize, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        let mut r = rest_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body exceeds the request limit of {limit} bytes"),
+        );
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    }
+    next.run(req).await
 }
 
 #[derive(Debug, Serialize)]

@@ -9,6 +9,13 @@ use crate::config::{ClusterState, ServeArgs};
 use crate::server::Server;
 use crate::tls::{Pki, Usage, write_file};
 
+/// Prints a line; a closed stdout (the reader went away) must not bring the cluster down.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 /// Options of `kvorum dev`.
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
@@ -98,26 +105,26 @@ pub async fn run(args: DevArgs) -> Result<u8, String> {
         .as_ref()
         .map(|c| format!(" --cacert {}", c.dir.join("ca.pem").display()))
         .unwrap_or_default();
-    println!("kvorum dev: {n}-member cluster ready (data in {})", data_dir.display());
+    say!("kvorum dev: {n}-member cluster ready (data in {})", data_dir.display());
     for (name, e) in names.iter().zip(&endpoints) {
-        println!("  {name}  {e}");
+        say!("  {name}  {e}");
     }
-    println!();
-    println!(
+    say!();
+    say!(
         "  etcdctl --endpoints={}{tls_flags} put greeting hello",
         endpoints.join(",")
     );
-    println!("  etcdctl --endpoints={}{tls_flags} get greeting", endpoints[0]);
-    println!(
+    say!("  etcdctl --endpoints={}{tls_flags} get greeting", endpoints[0]);
+    say!(
         "  curl{curl_tls} -X PUT --data-binary hello {}/v1/kv/greeting",
         endpoints[0]
     );
-    println!("  curl{curl_tls} {}/v1/kv/greeting", endpoints[0]);
-    println!("  kvorum --endpoints={}{tls_flags} status", endpoints.join(","));
-    println!();
-    println!("Ctrl-C stops the cluster; run the same command again to resume it.");
+    say!("  curl{curl_tls} {}/v1/kv/greeting", endpoints[0]);
+    say!("  kvorum --endpoints={}{tls_flags} status", endpoints.join(","));
+    say!();
+    say!("Ctrl-C stops the cluster; run the same command again to resume it.");
     super::terminated().await;
-    println!("stopping…");
+    say!("stopping…");
     futures::future::join_all(servers.into_iter().map(|s| s.stop(false))).await;
     Ok(0)
 }
