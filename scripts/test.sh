@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The project's test command (README). Installs what the tests need on a fresh machine, then
-# runs every test of the workspace with bounded durations (see .config/nextest.toml).
-#   KVORUM_SIM_SECONDS=N  also runs the Raft simulator for N seconds of fresh seeds (opt-in soak)
+# The project's test command (README). Installs what the tests need on a fresh machine, builds
+# the workspace once, then runs every test with bounded durations (see .config/nextest.toml).
+#   KVORUM_SIM_SECONDS=N      also runs the Raft simulator for N seconds of fresh seeds (soak)
+#   KVORUM_CRASH_ITERATIONS=N more SIGKILL iterations of the storage crash test (default 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! cargo nextest --version >/dev/null 2>&1; then
-  cargo install cargo-nextest --locked
-fi
-
+./scripts/install-deps.sh
+# The process tests run the `kvorum` binary: build it with everything else, once.
+cargo build --workspace --all-targets
 cargo nextest run --workspace --profile ci --no-fail-fast
 cargo test --workspace --doc

@@ -525,6 +525,27 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_is_documented() {
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let doc = include_str!("../../docs/CONFIGURATION.md");
+        for arg in Wrapper::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            assert!(doc.contains(&format!("`--{long}`")), "docs/CONFIGURATION.md lacks --{long}");
+            let env = arg.get_env().expect("every flag has an environment variable");
+            assert!(
+                doc.contains(&format!("`{}`", env.to_string_lossy())),
+                "docs/CONFIGURATION.md lacks {}",
+                env.to_string_lossy()
+            );
+        }
+    }
+
+    #[test]
     fn urls_split_into_parts() {
         assert_eq!(
             split_url("https://kv-0.kv-peer.ns.svc:2380"),
