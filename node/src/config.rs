@@ -535,7 +535,10 @@ mod tests {
         let doc = include_str!("../../docs/CONFIGURATION.md");
         for arg in Wrapper::command().get_arguments() {
             let Some(long) = arg.get_long() else { continue };
-            assert!(doc.contains(&format!("`--{long}`")), "docs/CONFIGURATION.md lacks --{long}");
+            assert!(
+                doc.contains(&format!("`--{long}`")),
+                "docs/CONFIGURATION.md lacks --{long}"
+            );
             let env = arg.get_env().expect("every flag has an environment variable");
             assert!(
                 doc.contains(&format!("`{}`", env.to_string_lossy())),

@@ -9,11 +9,12 @@ use kvorum_tests::harness::kvorum_bin;
 use tokio::io::AsyncBufReadExt;
 
 /// Starts `kvorum dev` and waits for its ready banner; returns the process and the banner.
-async fn start_dev(dir: &std::path::Path) -> (tokio::process::Child, String) {
+async fn start_dev(dir: &std::path::Path, extra: &[&str]) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(kvorum_bin())
         .arg("dev")
         .arg("--data-dir")
         .arg(dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -54,7 +55,7 @@ async fn interrupt_and_wait(mut child: tokio::process::Child) {
 async fn dev_cluster_runs_the_notes_go_program_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("cluster");
-    let (child, banner) = start_dev(&data).await;
+    let (child, banner) = start_dev(&data, &[]).await;
     for port in ["2379", "22379", "32379"] {
         assert!(banner.contains(&format!("http://127.0.0.1:{port}")), "{banner}");
     }
@@ -91,12 +92,35 @@ async fn dev_cluster_runs_the_notes_go_program_and_resumes() {
     interrupt_and_wait(child).await;
 
     // Same directory again: same cluster, same data.
-    let (child, _) = start_dev(&data).await;
+    let (child, _) = start_dev(&data, &[]).await;
     let out = tokio::process::Command::new(kvorum_bin())
         .args(["get", "helloWorld", "--endpoints", "http://127.0.0.1:22379"])
         .output()
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "helloWorld\naaa\n");
+    interrupt_and_wait(child).await;
+
+    // One member over TLS, with generated certificates and the CA path in the banner.
+    let (child, banner) = start_dev(&dir.path().join("tls"), &["--nodes", "1", "--tls"]).await;
+    assert!(
+        banner.contains("https://127.0.0.1:2379") && !banner.contains("22379"),
+        "{banner}"
+    );
+    let ca = dir.path().join("tls").join("tls").join("ca.pem");
+    assert!(banner.contains(&format!("--cacert {}", ca.display())), "{banner}");
+    let run = |args: &[&str]| {
+        std::process::Command::new(kvorum_bin())
+            .args(args)
+            .args(["--endpoints", "https://127.0.0.1:2379", "--cacert"])
+            .arg(&ca)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["put", "secure", "yes"]).status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&run(&["get", "secure"]).stdout),
+        "secure\nyes\n"
+    );
     interrupt_and_wait(child).await;
 }

@@ -23,6 +23,9 @@ use crate::proto::kvorum::internal::{
 };
 use crate::transport::PeerRpc;
 
+/// Committed-but-unapplied entries beyond which new proposals are refused (etcd: 5000).
+const MAX_APPLY_LAG: u64 = 5000;
+
 /// Static facts about this member.
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
@@ -86,6 +89,7 @@ impl Node {
         }
     }
 
+    /// Committed-but-unapplied entries beyond which new proposals are refused (etcd: 5000).
     /// Static facts about this member.
     pub fn info(&self) -> &NodeInfo {
         &self.inner.info
@@ -163,6 +167,11 @@ impl Node {
     pub async fn propose(&self, op: Op) -> Result<Response, NodeError> {
         let data = Bytes::from(Command { op: Some(op.clone()) }.encode_to_vec());
         self.inner.store.admit(&op, data.len())?;
+        // etcd's gate: when applying lags committing this much, more work only queues.
+        let s = self.status();
+        if s.commit > s.applied + MAX_APPLY_LAG {
+            return Err(NodeError::TooManyRequests);
+        }
         let started = Instant::now();
         let deadline = self.deadline();
         let result = match tokio::time::timeout_at(deadline.into(), self.propose_until(data, deadline)).await {
