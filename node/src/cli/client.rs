@@ -46,6 +46,10 @@ async fn connect_one(url: &str, opts: &ClientOpts) -> Result<Channel, String> {
 }
 
 /// Connects to the first reachable endpoint.
+pub(crate) async fn connect_endpoints(opts: &ClientOpts) -> Result<Channel, String> {
+    connect(opts).await
+}
+
 async fn connect(opts: &ClientOpts) -> Result<Channel, String> {
     let mut errors = Vec::new();
     for url in &opts.endpoints {

@@ -4,6 +4,7 @@
 //! Exit codes scripts can rely on: 0 success; 1 error (unreachable, refused, failed);
 //! 2 bad usage; 3 key not found (`get`); 4 a txn's compares failed (`txn`).
 
+mod bench;
 mod cert;
 mod client;
 mod dev;
@@ -59,6 +60,8 @@ enum Command {
     /// Save or restore snapshots.
     #[command(subcommand)]
     Snapshot(client::SnapshotCommand),
+    /// Generate load against any etcd v3 endpoint and measure it.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// How client commands reach the cluster.
@@ -140,6 +143,15 @@ pub fn main() -> ExitCode {
             Command::Member(c) => client::member(c).await,
             Command::Status(a) => client::status(a).await,
             Command::Snapshot(c) => client::snapshot(c).await,
+            Command::Bench(a) => {
+                let cleanup = a.cleanup;
+                let (opts, prefix) = (a.opts.clone(), a.prefix.clone());
+                let code = bench::run(*a).await?;
+                if cleanup {
+                    bench::cleanup(&opts, &prefix).await?;
+                }
+                Ok(code)
+            }
         }
     });
     match result {
